@@ -402,7 +402,9 @@ class MarginLoss(keras.losses.Loss):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"scale": self.scale, "detach_margin": self.detach_margin, "dtype": self.dtype})
+        config.update(
+            {"scale": self.scale, "detach_margin": self.detach_margin, "dtype": self.dtype}
+        )
         return config
 
 
@@ -429,8 +431,12 @@ class NormFaceLoss(MarginLoss):
     Reference: Wang et al., https://arxiv.org/abs/1704.06369
     """
 
-    def __init__(self, scale=64.0, reduction="sum_over_batch_size", name="normface_loss", dtype=None):
-        super().__init__(scale=scale, detach_margin=False, reduction=reduction, name=name, dtype=dtype)
+    def __init__(
+        self, scale=64.0, reduction="sum_over_batch_size", name="normface_loss", dtype=None
+    ):
+        super().__init__(
+            scale=scale, detach_margin=False, reduction=reduction, name=name, dtype=dtype
+        )
 
     target_similarity = None
 
@@ -488,7 +494,9 @@ class ExpFaceLoss(MarginLoss):
         name="expface_loss",
         dtype=None,
     ):
-        super().__init__(scale=scale, detach_margin=detach_margin, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(
+            scale=scale, detach_margin=detach_margin, reduction=reduction, name=name, dtype=dtype
+        )
         self.margin = margins.check_expface_margin(margin)
 
     def target_similarity(self, target_cosine):
@@ -537,7 +545,9 @@ class ArcFaceLoss(MarginLoss):
         name="arcface_loss",
         dtype=None,
     ):
-        super().__init__(scale=scale, detach_margin=detach_margin, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(
+            scale=scale, detach_margin=detach_margin, reduction=reduction, name=name, dtype=dtype
+        )
         self.margin = margins.check_arcface_margin(margin)
         if easy_margin and monotonic:
             raise ValueError("ArcFace: choose at most one of `easy_margin` and `monotonic`.")
@@ -580,8 +590,17 @@ class CosFaceLoss(MarginLoss):
     Reference: Wang et al., https://arxiv.org/abs/1801.09414
     """
 
-    def __init__(self, scale=64.0, margin=0.35, reduction="sum_over_batch_size", name="cosface_loss", dtype=None):
-        super().__init__(scale=scale, detach_margin=False, reduction=reduction, name=name, dtype=dtype)
+    def __init__(
+        self,
+        scale=64.0,
+        margin=0.35,
+        reduction="sum_over_batch_size",
+        name="cosface_loss",
+        dtype=None,
+    ):
+        super().__init__(
+            scale=scale, detach_margin=False, reduction=reduction, name=name, dtype=dtype
+        )
         self.margin = margins.check_cosface_margin(margin)
 
     def target_similarity(self, target_cosine):
@@ -630,7 +649,9 @@ class SphereFaceLoss(MarginLoss):
         name="sphereface_loss",
         dtype=None,
     ):
-        super().__init__(scale=scale, detach_margin=detach_margin, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(
+            scale=scale, detach_margin=detach_margin, reduction=reduction, name=name, dtype=dtype
+        )
         self.margin = margins.check_sphereface_margin(margin)
 
     def target_similarity(self, target_cosine):
@@ -676,7 +697,9 @@ class CombinedMarginLoss(MarginLoss):
         name="combined_margin_loss",
         dtype=None,
     ):
-        super().__init__(scale=scale, detach_margin=detach_margin, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(
+            scale=scale, detach_margin=detach_margin, reduction=reduction, name=name, dtype=dtype
+        )
         self.m1, self.m2, self.m3 = margins.check_combined_margins(m1, m2, m3)
 
     def target_similarity(self, target_cosine):

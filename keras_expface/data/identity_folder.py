@@ -10,7 +10,19 @@ from collections.abc import Sequence
 import numpy as np
 
 #: File endings read as images (case-insensitive).
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".pnm", ".gif", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".bmp",
+    ".pgm",
+    ".ppm",
+    ".pnm",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".webp",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,10 +72,14 @@ def list_identity_folder(root: str) -> tuple[tuple[str, ...], list[tuple[str, in
         if not os.path.isdir(folder):
             continue
         files = sorted(
-            f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
+            f
+            for f in os.listdir(folder)
+            if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
         )
         if not files:
-            warnings.warn(f"Identity folder {folder!r} holds no image file; left out.", stacklevel=2)
+            warnings.warn(
+                f"Identity folder {folder!r} holds no image file; left out.", stacklevel=2
+            )
             continue
         label = len(class_names)
         class_names.append(name)
@@ -94,7 +110,9 @@ def read_image(path: str, image_size: Sequence[int] | None, color_mode: str = "r
     try:
         from PIL import Image
     except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("Reading image files needs Pillow: pip install 'keras-expface[images]'.") from error
+        raise ImportError(
+            "Reading image files needs Pillow: pip install 'keras-expface[images]'."
+        ) from error
     if color_mode not in ("rgb", "grayscale"):
         raise ValueError(f"color_mode must be 'rgb' or 'grayscale'; got {color_mode!r}.")
     with Image.open(path) as image:

@@ -74,7 +74,9 @@ class CosineHead(keras.layers.Layer):
         super().__init__(**kwargs)
         for arg_name, value in (("num_classes", num_classes), ("num_subcenters", num_subcenters)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"CosineHead: {arg_name} must be a positive integer; got {value!r}.")
+                raise ValueError(
+                    f"CosineHead: {arg_name} must be a positive integer; got {value!r}."
+                )
         self.num_classes = num_classes
         self.num_subcenters = num_subcenters
         if kernel_initializer == "default":
