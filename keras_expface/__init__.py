@@ -1,6 +1,6 @@
 """keras-expface: ExpFace and the margin-softmax family for face recognition in Keras 3."""
 
-from keras_expface import layers, losses, margins
+from keras_expface import data, layers, losses, margins, saving
 from keras_expface.layers import CosineHead
 from keras_expface.losses import (
     ArcFaceLoss,
@@ -11,6 +11,7 @@ from keras_expface.losses import (
     NormFaceLoss,
     SphereFaceLoss,
 )
+from keras_expface.saving import load_model
 
 __version__ = "0.1.0"
 
@@ -23,7 +24,10 @@ __all__ = [
     "MarginLoss",
     "NormFaceLoss",
     "SphereFaceLoss",
+    "data",
     "layers",
+    "load_model",
     "losses",
     "margins",
+    "saving",
 ]
