@@ -151,15 +151,17 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     print(
-        f"backend={keras.backend.backend()} keras={keras.__version__} python={platform.python_version()} "
-        f"B={args.batch} D={args.dim} repeats={args.repeats} (median)"
+        f"backend={keras.backend.backend()} keras={keras.__version__} "
+        f"python={platform.python_version()} B={args.batch} D={args.dim} "
+        f"repeats={args.repeats} (median)"
     )
-    print(f"| C | loss | fwd+bwd ms | ratio | train step ms | ratio |\n|---|---|---|---|---|---|")
+    print("| C | loss | fwd+bwd ms | ratio | train step ms | ratio |\n|---|---|---|---|---|---|")
     for num_classes in args.classes:
         for row in benchmark(num_classes, args.batch, args.dim, args.repeats, args.warmup):
             print(
-                f"| {row['classes']:,} | {row['loss']} | {row['fwd_bwd_ms']:.1f} | {row['fwd_bwd_ratio']:.3f} "
-                f"| {row['train_ms']:.1f} | {row['train_ratio']:.3f} |",
+                f"| {row['classes']:,} | {row['loss']} | {row['fwd_bwd_ms']:.1f} "
+                f"| {row['fwd_bwd_ratio']:.3f} | {row['train_ms']:.1f} "
+                f"| {row['train_ratio']:.3f} |",
                 flush=True,
             )
 

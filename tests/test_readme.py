@@ -12,7 +12,7 @@ def test_readme_quickstart_runs():
     block = re.search(r"```python\n(.*?)```", readme, re.DOTALL).group(1)
     assert "kx.ExpFaceLoss()" in block and "model.fit(" in block
     namespace = {}
-    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    exec(compile(block, "README.md", "exec"), namespace)  # our own README
     assert namespace["model"].output_shape == (None, 1000)
 
 
