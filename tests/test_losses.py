@@ -465,3 +465,17 @@ def test_config_lists_every_constructor_argument():
     ):
         arguments = set(inspect.signature(cls.__init__).parameters) - {"self"}
         assert set(cls().get_config()) == arguments, cls.__name__
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("detach_margin", [True, False])
+@pytest.mark.parametrize("name", DETACHABLE)
+def test_finite_at_the_ends_under_mixed_precision(name, detach_margin, policy):
+    """Half-precision cosines of exactly +-1 (as a mixed-precision head could give)."""
+    keras.config.set_dtype_policy(policy)
+    half = policy.split("_")[1]
+    cosines = np.array([[1.0, -1.0, 0.0], [-1.0, 1.0, 0.5], [1.0, 1.0, -1.0]], dtype="float32")
+    labels = np.array([0, 0, 2])
+    loss = build(name, detach_margin=detach_margin)
+    value, grad = value_and_gradient(lambda c: loss(labels, ops.cast(c, half)), cosines)
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
