@@ -1,6 +1,7 @@
 """keras-expface: ExpFace and the margin-softmax family for face recognition in Keras 3."""
 
-from keras_expface import data, layers, losses, margins, saving
+from keras_expface import data, evaluation, layers, losses, margins, saving
+from keras_expface.evaluation import VerificationCallback
 from keras_expface.layers import CosineHead
 from keras_expface.losses import (
     ArcFaceLoss,
@@ -24,7 +25,9 @@ __all__ = [
     "MarginLoss",
     "NormFaceLoss",
     "SphereFaceLoss",
+    "VerificationCallback",
     "data",
+    "evaluation",
     "layers",
     "load_model",
     "losses",

@@ -40,6 +40,7 @@ def mobilenet_v2_weights() -> pathlib.Path:
 def _fresh_keras_state():
     """Each test starts with the float32 policy and a clean Keras session."""
     keras.config.set_dtype_policy("float32")
-    keras.backend.clear_session()
+    # free_memory=False skips a gc.collect() per test (~0.3 s with three backends loaded).
+    keras.backend.clear_session(free_memory=False)
     yield
     keras.config.set_dtype_policy("float32")
