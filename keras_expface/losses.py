@@ -10,7 +10,7 @@ scales every logit by `s` and applies softmax cross-entropy:
     loss    = -log(softmax(logits)_y)
 
 The margin is computed on the gathered target cosines only (O(batch) transcendental
-operations) and written back into the target column with a mask; everything runs in float32.
+operations) and written back into the target column; everything runs in float32.
 
 Gradient treatment (`detach_margin`): with `True`, the default for the angular methods and
 what the ExpFace authors' code and insightface's `arcface_torch` do, the forward pass uses
@@ -154,8 +154,8 @@ def margin_softmax_cross_entropy(
     >>> cos = np.array([[0.7, 0.3, -0.5]], "float32")
     >>> loss = margin_softmax_cross_entropy(
     ...     np.array([0]), cos, functools.partial(margins.expface, margin=0.7), scale=64.0)
-    >>> round(float(loss[0]), 5)
-    0.01947
+    >>> round(float(loss[0]), 4)
+    0.0195
     """
     scale = margins.check_range("scale", scale, 0.0, low_open=True)
     cosine = ops.cast(ops.convert_to_tensor(y_pred), "float32")
@@ -169,8 +169,11 @@ def margin_softmax_cross_entropy(
         if detach_margin:
             # Forward value T(cos_y); gradient of cos_y alone (the authors' no_grad edit).
             margined = target_cosine + ops.stop_gradient(margined - target_cosine)
-        is_target = ops.equal(ops.arange(cosine.shape[-1], dtype="int32")[None, :], labels[:, None])
-        cosine = ops.where(is_target, margined[:, None], cosine)
+        # Write the B margined values into the target column: a functional scatter copies
+        # the matrix once and builds no (B, C) mask (measured faster than a mask on torch,
+        # equal under XLA). Each row has one index, so there are no duplicate updates.
+        rows = ops.arange(ops.shape(labels)[0], dtype="int32")
+        cosine = ops.scatter_update(cosine, ops.stack([rows, labels], axis=1), margined)
 
     losses = ops.sparse_categorical_crossentropy(labels, scale * cosine, from_logits=True)
     losses = ops.where(ignored, 0.0, losses)
@@ -212,8 +215,8 @@ def expface_loss(
 
     >>> import numpy as np
     >>> cos = np.array([[0.7, 0.36, 0.3, -0.1], [-0.1, 0.3, -0.08, -0.2]], "float32")
-    >>> round(float(np.mean(expface_loss(np.array([0, 1]), cos))), 5)
-    0.99152
+    >>> round(float(keras.ops.mean(expface_loss(np.array([0, 1]), cos))), 4)
+    0.9915
     """
     return margin_softmax_cross_entropy(
         y_true,
@@ -472,8 +475,8 @@ class ExpFaceLoss(MarginLoss):
 
     >>> import numpy as np
     >>> cos = np.array([[0.7, 0.36, 0.3, -0.1], [-0.1, 0.3, -0.08, -0.2]], "float32")
-    >>> round(float(ExpFaceLoss()(np.array([0, 1]), cos)), 5)
-    0.99152
+    >>> round(float(ExpFaceLoss()(np.array([0, 1]), cos)), 4)
+    0.9915
 
     Usage with the `compile()` API:
 

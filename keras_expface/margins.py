@@ -159,7 +159,7 @@ def expface(cosine, margin: float = 0.7):
 
     >>> import numpy as np
     >>> t = expface(np.array([0.7, 0.3], "float32"), margin=0.7)
-    >>> np.round(np.asarray(t), 5).tolist()
+    >>> [round(float(v), 4) for v in t]
     [0.3614, -0.092]
 
     Reference: Zheng and Gong, "ExpFace: Exponential Angular Margin Loss for Deep Face

@@ -58,6 +58,6 @@ def test_load_model_restores_public_optimizer_and_loss(tmp_path):
     model.fit(x, np.arange(8) % 4, epochs=1, verbose=0)
     model.save(tmp_path / "m.keras")
     reloaded = kx.load_model(tmp_path / "m.keras")
-    assert type(reloaded.optimizer) is keras.optimizers.Adam
+    assert isinstance(reloaded.optimizer, keras.optimizers.Adam)
     assert reloaded.loss.get_config() == model.loss.get_config()
     assert int(ops.convert_to_numpy(reloaded.optimizer.iterations)) == 1

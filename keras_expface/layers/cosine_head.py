@@ -58,7 +58,7 @@ class CosineHead(keras.layers.Layer):
     >>> import keras, numpy as np
     >>> head = CosineHead(num_classes=3)
     >>> cosines = head(np.ones((2, 8), "float32"))
-    >>> tuple(cosines.shape), str(cosines.dtype).split(".")[-1]
+    >>> tuple(cosines.shape), keras.backend.standardize_dtype(cosines.dtype)
     ((2, 3), 'float32')
     """
 
