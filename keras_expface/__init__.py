@@ -2,7 +2,7 @@
 
 from keras_expface import data, evaluation, layers, losses, margins, saving
 from keras_expface.evaluation import VerificationCallback
-from keras_expface.layers import CosineHead
+from keras_expface.layers import CosineHead, PartialFCHead, PartialFCModel
 from keras_expface.losses import (
     ArcFaceLoss,
     CombinedMarginLoss,
@@ -24,6 +24,8 @@ __all__ = [
     "ExpFaceLoss",
     "MarginLoss",
     "NormFaceLoss",
+    "PartialFCHead",
+    "PartialFCModel",
     "SphereFaceLoss",
     "VerificationCallback",
     "data",

@@ -47,6 +47,31 @@ _PACKAGE = "keras_expface"
 TargetSimilarity = Callable[..., object]
 
 
+def parse_class_ids(y_true, num_classes: int):
+    """Checks integer class ids `(batch,)` or `(batch, 1)`, given as ints or floats.
+
+    Args:
+        y_true: The labels; -1 marks a row to ignore.
+        num_classes: The number of classes.
+
+    Returns:
+        `(labels, ignored, invalid)`: int32 ids (0 on ignored and invalid rows, so they can
+        always be used as an index) and two boolean masks, all `(batch,)`. Invalid means not
+        integral, NaN, below -1 or at least `num_classes`.
+    """
+    y_true = ops.reshape(ops.cast(y_true, "float32"), (-1,))
+    rounded = ops.round(y_true)
+    ignored = ops.equal(y_true, -1.0)
+    invalid = (
+        ops.not_equal(y_true, rounded)
+        | (rounded < -1.0)
+        | (rounded >= float(num_classes))
+        | ops.isnan(y_true)
+    )
+    labels = ops.cast(ops.where(ignored | invalid, 0.0, rounded), "int32")
+    return labels, ignored, invalid
+
+
 def _parse_labels(y_true, y_pred):
     """Returns `(labels, ignored, invalid)`: int32 ids and two boolean masks, all `(batch,)`.
 
@@ -79,16 +104,7 @@ def _parse_labels(y_true, y_pred):
         invalid = ~(is_one_hot | ignored)
         labels = ops.cast(ops.argmax(y_true, axis=-1), "int32")
     elif len(label_shape) == 1 or (len(label_shape) == 2 and label_shape[1] == 1):
-        y_true = ops.reshape(y_true, (-1,))
-        rounded = ops.round(y_true)
-        ignored = ops.equal(y_true, -1.0)
-        invalid = (
-            ops.not_equal(y_true, rounded)
-            | (rounded < -1.0)
-            | (rounded >= float(num_classes))
-            | ops.isnan(y_true)
-        )
-        labels = ops.cast(rounded, "int32")
+        return parse_class_ids(y_true, num_classes)
     else:
         raise ValueError(
             "y_true must hold integer class ids of shape (batch,) or (batch, 1), or one-hot "
@@ -99,7 +115,7 @@ def _parse_labels(y_true, y_pred):
     return labels, ignored, invalid
 
 
-def _raise_if_readable_and_invalid(y_true, invalid, num_classes):
+def raise_if_readable_and_invalid(y_true, invalid, num_classes: int):
     """Raises a ValueError naming the bad rows when their values can be read.
 
     Symbolic tensors (`tf.function`, `jax.jit`) cannot be read; their bad rows give NaN.
@@ -161,7 +177,7 @@ def margin_softmax_cross_entropy(
     cosine = ops.cast(ops.convert_to_tensor(y_pred), "float32")
     y_true = ops.convert_to_tensor(y_true)
     labels, ignored, invalid = _parse_labels(y_true, cosine)
-    _raise_if_readable_and_invalid(y_true, invalid, cosine.shape[-1])
+    raise_if_readable_and_invalid(y_true, invalid, cosine.shape[-1])
 
     if target_similarity is not None:
         target_cosine = ops.take_along_axis(cosine, labels[:, None], axis=1)[:, 0]

@@ -16,6 +16,15 @@ def test_readme_quickstart_runs():
     assert namespace["model"].output_shape == (None, 1000)
 
 
+def test_readme_partial_fc_block_runs():
+    readme = (REPO_ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
+    block = next(b for b in blocks if "kx.PartialFCModel(" in b)
+    namespace = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["cosines"].shape == (8, 1000)
+
+
 def test_quickstart_example_runs():
     result = subprocess.run(
         [sys.executable, "examples/quickstart.py"],

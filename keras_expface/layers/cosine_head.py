@@ -23,6 +23,26 @@ def l2_normalize(x, axis: int = -1):
     return x / ops.sqrt(ops.maximum(squared_norm, _SQUARED_NORM_EPSILON))
 
 
+def cosine_similarity(features, class_centers):
+    """Cosines between features `(B, D)` and class centres `(D, C)`, as float32 in `[-1, 1]`.
+
+    Both are L2-normalised (features along D per row, centres along D per column); the
+    product runs in the features' dtype, the result is cast to float32 and clipped, since
+    rounding can push a normalised dot product past +-1, where `arccos` is NaN.
+
+    Args:
+        features: `(batch, embedding_dim)`.
+        class_centers: `(embedding_dim, num_centers)`.
+
+    Returns:
+        `(batch, num_centers)` float32 cosines.
+    """
+    features = l2_normalize(features, axis=-1)
+    centers = l2_normalize(class_centers, axis=0)
+    cosine = ops.cast(ops.matmul(features, ops.cast(centers, features.dtype)), "float32")
+    return ops.clip(cosine, -1.0, 1.0)
+
+
 @keras.saving.register_keras_serializable(package="keras_expface")
 class CosineHead(keras.layers.Layer):
     """Cosine classifier (a.k.a. NormDense): `cos(theta_ij) = <x_i/|x_i|, w_j/|w_j|>`.
@@ -98,14 +118,11 @@ class CosineHead(keras.layers.Layer):
         )
 
     def call(self, inputs):
-        features = l2_normalize(inputs, axis=-1)
-        centers = l2_normalize(self.class_centers, axis=0)
-        cosine = ops.cast(ops.matmul(features, ops.cast(centers, features.dtype)), "float32")
+        cosine = cosine_similarity(inputs, self.class_centers)
         if self.num_subcenters > 1:
             cosine = ops.reshape(cosine, (-1, self.num_classes, self.num_subcenters))
             cosine = ops.max(cosine, axis=-1)
-        # Rounding can push a normalised dot product past +-1, where arccos is NaN.
-        return ops.clip(cosine, -1.0, 1.0)
+        return cosine
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_classes)
