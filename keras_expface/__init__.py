@@ -1,6 +1,6 @@
 """keras-expface: ExpFace and the margin-softmax family for face recognition in Keras 3."""
 
-from keras_expface import data, evaluation, layers, losses, margins, saving
+from keras_expface import data, evaluation, layers, losses, margins, models, saving
 from keras_expface.evaluation import VerificationCallback
 from keras_expface.layers import CosineHead, PartialFCHead, PartialFCModel
 from keras_expface.losses import (
@@ -12,6 +12,7 @@ from keras_expface.losses import (
     NormFaceLoss,
     SphereFaceLoss,
 )
+from keras_expface.models import IResNet, MobileFaceNet, build_face_model, fine_tune
 from keras_expface.saving import load_model
 
 __version__ = "0.1.0"
@@ -22,17 +23,22 @@ __all__ = [
     "CosFaceLoss",
     "CosineHead",
     "ExpFaceLoss",
+    "IResNet",
     "MarginLoss",
+    "MobileFaceNet",
     "NormFaceLoss",
     "PartialFCHead",
     "PartialFCModel",
     "SphereFaceLoss",
     "VerificationCallback",
+    "build_face_model",
     "data",
     "evaluation",
+    "fine_tune",
     "layers",
     "load_model",
     "losses",
     "margins",
+    "models",
     "saving",
 ]
