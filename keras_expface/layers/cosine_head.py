@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_expface._checks import check_positive_int
+
 # Squared-norm floor: a zero feature maps to zero cosines with a zero (not NaN) gradient.
 _SQUARED_NORM_EPSILON = 1e-24
 
@@ -92,13 +94,8 @@ class CosineHead(keras.layers.Layer):
     ):
         kwargs["dtype"] = kwargs.get("dtype") or "float32"
         super().__init__(**kwargs)
-        for arg_name, value in (("num_classes", num_classes), ("num_subcenters", num_subcenters)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"CosineHead: {arg_name} must be a positive integer; got {value!r}."
-                )
-        self.num_classes = num_classes
-        self.num_subcenters = num_subcenters
+        self.num_classes = check_positive_int("CosineHead", "num_classes", num_classes)
+        self.num_subcenters = check_positive_int("CosineHead", "num_subcenters", num_subcenters)
         if kernel_initializer == "default":
             kernel_initializer = keras.initializers.RandomNormal(mean=0.0, stddev=0.01)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)

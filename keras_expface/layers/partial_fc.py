@@ -13,6 +13,7 @@ import warnings
 import keras
 from keras import ops
 
+from keras_expface._checks import check_positive_int
 from keras_expface.layers.cosine_head import cosine_similarity
 from keras_expface.losses import parse_class_ids, raise_if_readable_and_invalid
 
@@ -154,10 +155,7 @@ class PartialFCHead(keras.layers.Layer):
     ):
         kwargs["dtype"] = kwargs.get("dtype") or "float32"
         super().__init__(**kwargs)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(
-                f"PartialFCHead: num_classes must be a positive integer; got {num_classes!r}."
-            )
+        check_positive_int("PartialFCHead", "num_classes", num_classes)
         self.num_classes = num_classes
         self.sample_rate = _check_sample_rate(sample_rate)
         self.num_sampled = int(self.sample_rate * num_classes)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from keras_expface._checks import check_positive_int as check_positive_int
+
 #: Keras' moving-average decay for BatchNorm: PyTorch `momentum=0.1` is Keras `momentum=0.9`.
 BATCH_NORM_MOMENTUM = 0.9
 #: insightface's arcface_torch uses PyTorch's default epsilon, 1e-5 (its MXNet code used 2e-5).
@@ -26,13 +28,6 @@ def prelu(name: str):
         shared_axes=[1, 2],
         name=name,
     )
-
-
-def check_positive_int(owner: str, arg_name: str, value) -> int:
-    """Returns `value` if it is a positive int, else raises a ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{owner}: {arg_name} must be a positive integer; got {value!r}.")
-    return value
 
 
 def check_rate(owner: str, arg_name: str, value) -> float:
