@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import warnings
 from collections.abc import Sequence
 
 import numpy as np
+
+from keras_expface.data.face_source import FaceDataset
 
 #: File endings read as images (case-insensitive).
 IMAGE_EXTENSIONS = (
@@ -25,27 +26,8 @@ IMAGE_EXTENSIONS = (
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class IdentityFolder:
-    """Images of an identity-folder tree.
-
-    Attributes:
-        images: `(N, height, width, channels)` uint8 pixels (unnormalised).
-        labels: `(N,)` int32 identity index into `class_names`.
-        class_names: Identity folder names, sorted; `labels` index into it.
-        paths: `(N,)` image file paths, aligned with `images`.
-        skipped: Paths of files that could not be decoded, with the reason.
-    """
-
-    images: np.ndarray
-    labels: np.ndarray
-    class_names: tuple[str, ...]
-    paths: tuple[str, ...]
-    skipped: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
+#: The in-memory result of `load_identity_folder` (kept as a name for compatibility).
+IdentityFolder = FaceDataset
 
 
 def list_identity_folder(root: str) -> tuple[tuple[str, ...], list[tuple[str, int]]]:
@@ -145,7 +127,7 @@ def load_identity_folder(
             sorted order). Defaults to `None` (all).
 
     Returns:
-        An `IdentityFolder`.
+        A `FaceDataset` (alias `IdentityFolder`).
 
     Raises:
         FileNotFoundError: If `root` does not exist.
@@ -188,7 +170,7 @@ def load_identity_folder(
         raise ValueError(
             f"Images under {root!r} have different sizes {sorted(shapes)[:3]}...; pass image_size."
         )
-    return IdentityFolder(
+    return FaceDataset(
         images=np.stack(images),
         labels=np.asarray(labels, dtype=np.int32),
         class_names=class_names,

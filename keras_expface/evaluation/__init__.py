@@ -14,6 +14,7 @@ from keras_expface.evaluation.embeddings import (
 from keras_expface.evaluation.pairs import (
     load_pairs,
     pairs_from_identity_folder,
+    pairs_from_labels,
     read_lfw_pairs,
 )
 from keras_expface.evaluation.protocol import (
@@ -46,6 +47,7 @@ __all__ = [
     "load_bin",
     "load_pairs",
     "pairs_from_identity_folder",
+    "pairs_from_labels",
     "plot_roc",
     "read_lfw_pairs",
     "slinear_interpolate",

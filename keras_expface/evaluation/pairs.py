@@ -233,6 +233,72 @@ def pairs_from_identity_folder(
         keep = np.isin(labels, wanted)
     images, labels = folder.images[keep], labels[keep]
     paths = tuple(path for path, kept in zip(folder.paths, keep, strict=True) if kept)
+    if name is None:
+        name = os.path.basename(os.path.abspath(root))
+    return pairs_from_labels(
+        images,
+        labels,
+        name,
+        image_names=paths,
+        positives_per_identity=positives_per_identity,
+        num_negatives=num_negatives,
+        seed=seed,
+        source=repr(root),
+    )
+
+
+def pairs_from_labels(
+    images: np.ndarray,
+    labels: np.ndarray,
+    name: str,
+    image_names: Sequence[str] = (),
+    positives_per_identity: int | None = None,
+    num_negatives: int | None = None,
+    seed: int = 0,
+    source: str | None = None,
+) -> VerificationPairs:
+    """Balanced, reproducible verification pairs from images and their identity labels.
+
+    The array form of `pairs_from_identity_folder` (which it serves): every pair of images
+    of one identity (or `positives_per_identity` of them, drawn at random) is a positive; as
+    many distinct pairs of two identities, drawn uniformly, are the negatives; both lists are
+    shuffled and interleaved evenly so each protocol fold holds both kinds alike.
+
+    Args:
+        images: `(N, height, width, channels)` uint8 pixels.
+        labels: `(N,)` identity labels (any integers).
+        name: Name of the pair set.
+        image_names: One name per image, for messages. Defaults to `()`.
+        positives_per_identity: At most this many positive pairs per identity. Defaults to
+            `None` (all pairs).
+        num_negatives: Number of negative pairs. Defaults to `None` (as many as positives);
+            capped, with a warning, at the number of distinct negative pairs.
+        seed: Seed of the sampling and shuffling. Defaults to `0`.
+        source: How to name the data in error messages. Defaults to `None` (`name`).
+
+    Returns:
+        `VerificationPairs` over `images`.
+
+    Raises:
+        ValueError: If no identity has two images, or there are fewer than two identities.
+
+    Example:
+
+    >>> import numpy as np
+    >>> pairs = pairs_from_labels(np.zeros((6, 4, 4, 1), "uint8"), [0, 0, 1, 1, 2, 2], "toy")
+    >>> pairs.num_positive, pairs.num_negative
+    (3, 3)
+    """
+    if positives_per_identity is not None:
+        positives_per_identity = check_count("positives_per_identity", positives_per_identity)
+    if num_negatives is not None:
+        num_negatives = check_count("num_negatives", num_negatives)
+    source = source or repr(name)
+    labels = np.asarray(labels).reshape(-1)
+    if len(labels) != len(images):
+        raise ValueError(
+            f"{source}: {len(images)} images but {len(labels)} labels; they must match."
+        )
     rng = np.random.default_rng(seed)
 
     positives = []
@@ -243,17 +309,17 @@ def pairs_from_identity_folder(
             combinations = [combinations[index] for index in chosen]
         positives.extend(combinations)
     if not positives:
-        raise ValueError(f"No identity under {root!r} has two images: there is no positive pair.")
+        raise ValueError(f"No identity under {source} has two images: there is no positive pair.")
     positives = np.array(positives, dtype=np.int64)
 
     _, sizes = np.unique(labels, return_counts=True)
     available = (len(labels) ** 2 - int(np.sum(sizes.astype(np.int64) ** 2))) // 2
     if available == 0:
-        raise ValueError(f"{root!r} gives no negative pair: it needs two identities.")
+        raise ValueError(f"{source} gives no negative pair: it needs two identities.")
     wanted_negatives = len(positives) if num_negatives is None else num_negatives
     if wanted_negatives > available:
         warnings.warn(
-            f"{root!r} allows only {available} distinct negative pairs; {wanted_negatives} were "
+            f"{source} allows only {available} distinct negative pairs; {wanted_negatives} were "
             "asked for.",
             stacklevel=2,
         )
@@ -272,9 +338,7 @@ def pairs_from_identity_folder(
     order = np.argsort(positions, kind="stable")
     pair_indices = np.concatenate([positives, negatives])[order]
     issame = np.concatenate([np.ones(len(positives), bool), np.zeros(len(negatives), bool)])[order]
-    if name is None:
-        name = os.path.basename(os.path.abspath(root))
-    return VerificationPairs(name, images, pair_indices, issame, paths)
+    return VerificationPairs(name, images, pair_indices, issame, tuple(image_names))
 
 
 def load_pairs(
