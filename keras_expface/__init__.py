@@ -1,6 +1,16 @@
 """keras-expface: ExpFace and the margin-softmax family for face recognition in Keras 3."""
 
-from keras_expface import data, evaluation, layers, losses, margins, models, saving
+from keras_expface import (
+    data,
+    diagnostics,
+    evaluation,
+    layers,
+    losses,
+    margins,
+    models,
+    saving,
+    training,
+)
 from keras_expface.evaluation import VerificationCallback
 from keras_expface.layers import CosineHead, PartialFCHead, PartialFCModel
 from keras_expface.losses import (
@@ -14,6 +24,7 @@ from keras_expface.losses import (
 )
 from keras_expface.models import IResNet, MobileFaceNet, build_face_model, fine_tune
 from keras_expface.saving import load_model
+from keras_expface.training import TrainConfig, train
 
 __version__ = "0.1.0"
 
@@ -30,9 +41,11 @@ __all__ = [
     "PartialFCHead",
     "PartialFCModel",
     "SphereFaceLoss",
+    "TrainConfig",
     "VerificationCallback",
     "build_face_model",
     "data",
+    "diagnostics",
     "evaluation",
     "fine_tune",
     "layers",
@@ -41,4 +54,6 @@ __all__ = [
     "margins",
     "models",
     "saving",
+    "train",
+    "training",
 ]

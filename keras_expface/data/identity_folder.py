@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from keras_expface.data.face_source import FaceDataset
+from keras_expface.data.face_source import FaceDataset, FaceSource
 
 #: File endings read as images (case-insensitive).
 IMAGE_EXTENSIONS = (
@@ -177,3 +177,78 @@ def load_identity_folder(
         paths=tuple(paths),
         skipped=tuple(skipped),
     )
+
+
+class IdentityFolderSource(FaceSource):
+    """An identity-folder tree read lazily: each image is decoded when `read` asks for it.
+
+    For trees too large for memory (the training pipeline reads batches through
+    `FaceBatches`). Listing the tree is cheap (no image is decoded); a corrupt file raises
+    `OSError` from `read`, which `FaceBatches` skips and lists.
+
+    Args:
+        root: The folder holding one sub-folder per identity.
+        image_size: `(height, width)` every image is resized to. Defaults to `(112, 112)`.
+        color_mode: `"rgb"` or `"grayscale"`. Defaults to `"rgb"`.
+
+    Raises:
+        FileNotFoundError: If `root` does not exist.
+        ValueError: If `root` holds no identity sub-folder with images.
+
+    Example:
+
+    ```python
+    source = IdentityFolderSource("../shared/data/orl_faces", (112, 96), "grayscale")
+    len(source), source.num_classes, source.read(0).shape  # (400, 40, (112, 96, 1))
+    ```
+    """
+
+    def __init__(self, root: str, image_size: Sequence[int] = (112, 112), color_mode: str = "rgb"):
+        if color_mode not in ("rgb", "grayscale"):
+            raise ValueError(f"color_mode must be 'rgb' or 'grayscale'; got {color_mode!r}.")
+        if image_size is None or len(image_size) != 2 or min(image_size) < 1:
+            raise ValueError(f"image_size must be (height, width); got {image_size!r}.")
+        self.root = os.fspath(root)
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.color_mode = color_mode
+        self.class_names, items = list_identity_folder(self.root)
+        self.paths = tuple(path for path, _ in items)
+        self.labels = np.asarray([label for _, label in items], dtype=np.int32)
+
+    def read(self, index: int) -> np.ndarray:
+        try:
+            return read_image(self.paths[index], self.image_size, self.color_mode)
+        except (ValueError, SyntaxError) as error:  # PIL raises these for some corrupt files
+            raise OSError(f"{self.paths[index]!r}: {error}") from error
+
+    def describe(self, index: int) -> str:
+        return self.paths[index]
+
+    def load(self, indices=None) -> FaceDataset:
+        """Decodes the samples at `indices` (default all) into a `FaceDataset` in memory.
+
+        Unreadable files are skipped, with a warning, and listed in `skipped`.
+        """
+        indices = range(len(self)) if indices is None else indices
+        images, kept, skipped = [], [], []
+        for index in indices:
+            try:
+                images.append(self.read(int(index)))
+                kept.append(int(index))
+            except OSError as error:
+                skipped.append((self.paths[int(index)], f"{type(error).__name__}: {error}"))
+        if skipped:
+            warnings.warn(
+                f"Skipped {len(skipped)} unreadable image(s) under {self.root!r}, e.g. "
+                f"{skipped[0][0]!r}.",
+                stacklevel=2,
+            )
+        if not images:
+            raise ValueError(f"No image under {self.root!r} could be read ({len(skipped)} failed).")
+        return FaceDataset(
+            images=np.stack(images),
+            labels=self.labels[kept],
+            class_names=self.class_names,
+            paths=tuple(self.paths[i] for i in kept),
+            skipped=tuple(skipped),
+        )
