@@ -26,7 +26,7 @@ class FaceBatches(keras.utils.PyDataset):
     does) or set `epoch` before iterating.
 
     A sample that cannot be read (`OSError` / `ValueError` from the source: a corrupt file
-    or record) never stops training: it is replaced in its batch by the next readable sample
+    or record) never stops training: it is replaced in its batch by another readable sample
     of the batch, and listed in `failures` (`{source description: reason}`), shared by all
     epochs and threads.
 
@@ -141,7 +141,7 @@ class FaceBatches(keras.utils.PyDataset):
                 f"No sample of batch {index} could be read (e.g. "
                 f"{self.source.describe(int(chosen[0]))!r}); see FaceBatches.failures."
             )
-        # Replace each unreadable sample by the next readable one of the batch.
+        # Replace each unreadable sample by a readable one of the batch (cycling through them).
         slots = [i if pixels[i] is not None else None for i in range(len(chosen))]
         for position, slot in enumerate(slots):
             if slot is None:

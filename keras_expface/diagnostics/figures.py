@@ -274,20 +274,34 @@ def contact_sheet(
         raise ValueError(f"columns must be a positive integer; got {columns!r}.")
     columns = min(columns, len(indices))
     rows = -(-len(indices) // columns)
-    height, width = images.shape[1:3]
-    cell_height = image_inches * height / width + 0.3  # room for the caption
-    figure = _new_figure((columns * image_inches, rows * cell_height))
-    grid = np.atleast_2d(figure.subplots(rows, columns, squeeze=False))
-    for position, axes in enumerate(grid.flat):
-        axes.set_axis_off()
-        if position >= len(indices):
-            continue
-        image = images[indices[position]]
-        if image.shape[-1] == 1:
-            axes.imshow(image[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        else:
-            axes.imshow(image, interpolation="nearest")
-        axes.set_title(captions[position], fontsize=6, pad=2)
+    height, width, channels = images.shape[1:4]
+    # One mosaic and one imshow (64 sub-plots would take seconds to draw).
+    gap = max(1, width // 16)
+    caption_rows = max(8, height // 4)
+    cell_h, cell_w = height + caption_rows + gap, width + gap
+    mosaic = np.full((rows * cell_h, columns * cell_w, channels), 255, dtype=np.uint8)
+    for position, index in enumerate(indices):
+        row, column = divmod(position, columns)
+        top, left = row * cell_h + caption_rows, column * cell_w
+        mosaic[top : top + height, left : left + width] = images[index]
+    figure = _new_figure((columns * image_inches, rows * image_inches * cell_h / cell_w))
+    figure.set_layout_engine("none")
+    axes = figure.add_axes((0, 0, 1, 1))
+    axes.set_axis_off()
+    if channels == 1:
+        axes.imshow(mosaic[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    else:
+        axes.imshow(mosaic, interpolation="nearest")
+    for position, caption in enumerate(captions):
+        row, column = divmod(position, columns)
+        axes.text(
+            column * cell_w + width / 2,
+            row * cell_h + caption_rows / 2,
+            caption,
+            fontsize=5,
+            ha="center",
+            va="center",
+        )
     if path is not None:
         figure.savefig(path, dpi=120)
     return figure

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 import json
@@ -102,7 +103,7 @@ class TrainConfig:
         self.lr_steps = tuple(int(v) for v in self.lr_steps)
         self.loss_args = dict(self.loss_args or {})
         if self.backbone_args is None and self.backbone == "iresnet18" and self.is_builtin:
-            self.backbone_args = dict(TINY_IRESNET)
+            self.backbone_args = copy.deepcopy(TINY_IRESNET)
         self.validate()
 
     @property
@@ -144,8 +145,25 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be > 0; got {self.learning_rate}.")
         if not 0 <= self.validation_split < 1:
             raise ValueError(f"validation_split must lie in [0, 1); got {self.validation_split}.")
-        if self.held_out < 0:
-            raise ValueError(f"held_out must be >= 0; got {self.held_out}.")
+        if (
+            self.held_out < 0
+            or self.held_out == 1
+            or (self.held_out > 1 and not float(self.held_out).is_integer())
+        ):
+            raise ValueError(
+                "held_out must be 0 (no verification), a fraction in (0, 1) or a count >= 2 of "
+                f"identities (negative pairs need two); got {self.held_out}."
+            )
+        if self.verbose not in (0, 1, 2):
+            raise ValueError(f"verbose must be 0, 1 or 2; got {self.verbose!r}.")
+        from keras_expface.models.face_model import available_backbones
+
+        names = {name.lower().replace("_", "").replace("-", "") for name in available_backbones()}
+        if self.backbone.lower().replace("_", "").replace("-", "") not in names:
+            raise ValueError(
+                f"Unknown backbone {self.backbone!r}; valid (case, '_' and '-' ignored): "
+                f"{', '.join(available_backbones())}."
+            )
         if self.warmup_epochs < 0 or self.warmup_epochs >= self.epochs:
             raise ValueError(
                 f"warmup_epochs must lie in [0, epochs={self.epochs}); got {self.warmup_epochs}."

@@ -80,7 +80,12 @@ def parse_data_spec(spec: str) -> tuple[str, str, dict]:
                     f"Unknown built-in data option {item!r}; valid: "
                     f"{', '.join(f'{k}=...' for k in BUILTIN_DEFAULTS)}."
                 )
-            options[key] = float(value) if key == "nuisance" else int(value)
+            try:
+                options[key] = float(value) if key == "nuisance" else int(value)
+            except ValueError:
+                raise ValueError(
+                    f"Built-in data option {key} must be a number; got {value!r}."
+                ) from None
         return "builtin", "", options
     if kind in ("rec", "tfds", "folder") and rest:
         return kind, rest, {}
@@ -146,7 +151,11 @@ def open_training_data(config: TrainConfig) -> TrainingData:
 
         name, _, split = location.partition(":")
         source = load_tfds(
-            name, split=split or "train", image_size=image_size, color_mode=config.color_mode
+            name,
+            split=split or "train",
+            image_size=image_size,
+            color_mode=config.color_mode,
+            download=not os.path.exists(name),  # a registered name: prepare it (network)
         )
         what = f"tfds {location!r}"
     skipped: tuple = ()
@@ -159,7 +168,10 @@ def open_training_data(config: TrainConfig) -> TrainingData:
             f"Label-noise injection needs the data in memory; {what} has {len(source)} "
             f"images (> {IN_MEMORY_LIMIT})."
         )
-    split = split_by_identity(source.labels, config.held_out, seed=config.seed)
+    num_identities = len(np.unique(source.labels))
+    split = split_by_identity(
+        source.labels, _held_out_count(config.held_out, num_identities), seed=config.seed
+    )
     held_out_set = None
     if len(split.held_out_indices):
         held_out_set = _as_dataset(source, split.held_out_indices)

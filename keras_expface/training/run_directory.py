@@ -89,7 +89,15 @@ class RunDirectory:
                 `overwrite` is false; the message lists the differences.
             FileExistsError: If the folder holds other files and no run.
         """
-        existing = self.read_config() if os.path.isdir(self.path) else None
+        try:
+            existing = self.read_config() if os.path.isdir(self.path) else None
+        except (OSError, ValueError) as error:  # torn or from another version
+            if not overwrite:
+                raise FileExistsError(
+                    f"{self.path!r} holds a run whose {CONFIG_FILE} cannot be read ({error}); "
+                    "choose another --out or pass --overwrite to replace it."
+                ) from error
+            existing = None
         if existing is not None:
             differences = existing.differences(config)
             if not differences:
@@ -104,7 +112,7 @@ class RunDirectory:
                     "Use another --out, the same settings to resume, or --overwrite to replace it."
                 )
         if os.path.isdir(self.path) and os.listdir(self.path):
-            if not overwrite and existing is None:
+            if not overwrite:
                 raise FileExistsError(
                     f"{self.path!r} exists and is not a keras-expface run folder (no "
                     f"{CONFIG_FILE}); choose an empty or new folder, or pass --overwrite."
