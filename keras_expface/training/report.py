@@ -10,7 +10,7 @@ import sys
 import keras
 import numpy as np
 
-from keras_expface.evaluation.embeddings import compute_embeddings, evaluate_model
+from keras_expface.evaluation.embeddings import evaluate_model
 from keras_expface.evaluation.protocol import VerificationResult
 from keras_expface.training.config import TrainConfig
 from keras_expface.training.run_directory import (
@@ -66,45 +66,18 @@ def _plot_curves(history: list[dict], keys, title: str, ylabel: str, path: str) 
     return True
 
 
-def _angle_diagnostics(run, config, data, model, embedding_model) -> dict:
+def _angle_diagnostics(run, config, data, model) -> dict:
     """The Figure-1 angle picture of the training samples (subsampled), with noise marked."""
-    from keras_expface import diagnostics
+    from keras_expface.training.diagnose import diagnose_training_data
 
-    indices = np.asarray(data.train_indices)
-    if len(indices) > MAX_DIAGNOSED_SAMPLES:
-        rng = np.random.default_rng(config.seed)
-        indices = np.sort(rng.choice(indices, MAX_DIAGNOSED_SAMPLES, replace=False))
-    readable, images = [], []
-    for index in indices:
-        try:
-            images.append(np.asarray(data.source.read(int(index))))
-            readable.append(int(index))
-        except OSError:
-            continue
-    indices = np.asarray(readable, dtype=np.int64)
-    images = np.stack(images)
-    embeddings = compute_embeddings(embedding_model, images, batch_size=64, flip=False)
-    centers = diagnostics.head_centers(model)
-    noise_kind = None
-    if data.noise is not None:
-        noise_kind = np.asarray(data.noise.kind)[indices]
-    diagnosis = diagnostics.diagnose(
-        embeddings,
-        data.labels[indices],
-        centers.centers,
-        num_subcenters=centers.num_subcenters,
-        paths=[data.source.describe(int(i)) for i in indices],
-        images=images,
-        noise_kind=noise_kind,
-        out_dir=run.file("diagnostics"),
+    diagnosis, indices = diagnose_training_data(
+        data,
+        model,
+        run.file("diagnostics"),
+        max_samples=MAX_DIAGNOSED_SAMPLES,
+        seed=config.seed,
     )
-    return {
-        "samples": len(indices),
-        "folder": "diagnostics",
-        "summary": summary()
-        if callable(summary := getattr(diagnosis, "summary", None))
-        else summary,
-    }
+    return {"samples": len(indices), "folder": "diagnostics", "summary": diagnosis.summary}
 
 
 def write_report(
@@ -182,7 +155,7 @@ def write_report(
         plot_roc([final], os.path.join(figures, "roc.png"))
         made.append(f"{FIGURE_DIR}/roc.png")
     try:
-        report["angles"] = _angle_diagnostics(run, config, data, model, embedding_model)
+        report["angles"] = _angle_diagnostics(run, config, data, model)
     except ImportError as error:  # pragma: no cover - matplotlib missing
         report["angles"] = {"error": str(error)}
     report["figures"] = made

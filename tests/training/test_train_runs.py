@@ -165,7 +165,9 @@ def test_killed_training_process_resumes_from_its_last_epoch(tmp_path):
         assert [int(row["epoch"]) for row in csv.DictReader(file)] == [0, 1]
     finished = kx.load_model(str(out / "last.keras"))
     expected = kx.load_model(str(tmp_path / "reference" / "last.keras"))
-    assert int(finished.optimizer.iterations) == int(expected.optimizer.iterations) == 2 * 12  # 400 images // 32
+    assert (
+        int(finished.optimizer.iterations) == int(expected.optimizer.iterations) == 2 * 12
+    )  # 400 images // 32
     # Same batches, same optimizer state: the resumed run ends where the uninterrupted one does.
     for got, want in zip(finished.weights, expected.weights, strict=True):
         np.testing.assert_allclose(
@@ -232,3 +234,43 @@ def test_cli_missing_folder_is_a_one_line_error(tmp_path, capsys):
     status = cli.main(["train", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")])
     assert status == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_diagnose_command_on_a_run_folder(builtin_run, tmp_path, capsys):
+    _, result = builtin_run
+    out = tmp_path / "diagnosis"
+    status = cli.main(["diagnose", result.run_dir, "--out", str(out), "--top-k", "20"])
+    assert status == 0
+    printed = capsys.readouterr().out
+    noisy = result.report["noise"]["counts"]["type1"]  # the run's Type-I images, rebuilt
+    assert f"Known noisy samples: {noisy}" in printed
+    summary = json.load(open(out / "diagnosis.json"))
+    assert summary["num_samples"] == result.report["training_images"]
+    assert summary["ranking_quality"]["num_noisy"] == noisy
+    with open(out / "suspects.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 20 and {"file", "region", "score", "true_kind"} <= set(rows[0])
+    for name in ("angles.png", "angle_histograms.png", "suspects.png"):
+        assert (out / name).stat().st_size > 1000
+
+
+def test_diagnose_command_on_a_model_and_data(builtin_run, tmp_path, capsys):
+    _, result = builtin_run
+    status = cli.main(
+        [
+            "diagnose",
+            os.path.join(result.run_dir, "best.keras"),
+            "--data",
+            "builtin:identities=40,images=10,nuisance=0.4",
+            "--noise",
+            "flip:0.1",
+            "--out",
+            str(tmp_path / "d"),
+        ]
+    )
+    assert status == 0
+    assert "Known noisy samples: 40" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["diagnose"])
+    assert cli.main(["diagnose", os.path.join(result.run_dir, "best.keras")]) == 1
+    assert "needs --data" in capsys.readouterr().err
