@@ -149,6 +149,6 @@ def test_make_loss_passes_the_arguments():
 def test_one_held_out_identity_and_unknown_backbones_are_refused_up_front():
     with pytest.raises(ValueError, match="negative pairs need two"):
         TrainConfig(held_out=1)
-    with pytest.raises(ValueError, match="Unknown backbone 'resnet7'.*mobilefacenet"):
+    with pytest.raises(ValueError, match=r"Unknown backbone 'resnet7'.*mobilefacenet"):
         TrainConfig(backbone="resnet7")
     assert TrainConfig(backbone="Mobile_Net-V2").backbone == "Mobile_Net-V2"
