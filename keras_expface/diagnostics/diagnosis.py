@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import os
 import pathlib
 from collections.abc import Sequence
 
 import numpy as np
 
+from keras_expface._json import dumps, json_safe
 from keras_expface.diagnostics.angles import SampleAngles, sample_angles
 from keras_expface.diagnostics.figures import (
     contact_sheet,
@@ -83,18 +82,6 @@ def _angle_statistics(angles: SampleAngles, score: np.ndarray, selected: np.ndar
         "margin": _statistics(angles.margin[selected]),
         "score": _statistics(score[selected]),
     }
-
-
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, np.generic):
-        return _json_safe(value.item())
-    return value
 
 
 def diagnose(
@@ -206,7 +193,7 @@ def diagnose(
             "precision": true_positives / flagged.sum() if flagged.any() else None,
             "recall": true_positives / is_noisy.sum() if is_noisy.any() else None,
         }
-    summary = _json_safe(summary)
+    summary = json_safe(summary)
 
     files = {}
     if out_dir is not None:
@@ -234,7 +221,7 @@ def diagnose(
             )
         files["diagnosis_json"] = out_dir / "diagnosis.json"
         files["diagnosis_json"].write_text(
-            json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+            dumps(summary, indent=2) + "\n", encoding="utf-8"
         )
     return Diagnosis(
         angles=angles,

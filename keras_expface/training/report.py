@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -10,6 +9,7 @@ import sys
 import keras
 import numpy as np
 
+from keras_expface._json import dumps
 from keras_expface.evaluation.embeddings import evaluate_model
 from keras_expface.evaluation.protocol import VerificationResult
 from keras_expface.training.config import TrainConfig
@@ -17,7 +17,6 @@ from keras_expface.training.run_directory import (
     FIGURE_DIR,
     REPORT_FILE,
     RunDirectory,
-    _json_default,
     atomic_write_text,
 )
 
@@ -160,6 +159,6 @@ def write_report(
         report["angles"] = {"error": str(error)}
     report["figures"] = made
     atomic_write_text(
-        run.file(REPORT_FILE), json.dumps(report, indent=1, default=_json_default) + "\n"
+        run.file(REPORT_FILE), dumps(report) + "\n"
     )
     return report

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 
+from keras_expface._json import dumps
 from keras_expface.training.config import TrainConfig
 
 CONFIG_FILE = "config.json"
@@ -146,7 +147,7 @@ class RunDirectory:
         """
         stem = self.file(CHECKPOINT_DIR, f"epoch_{epochs_done:04d}")
         atomic_save_model(model, stem + ".keras")
-        atomic_write_text(stem + ".json", json.dumps(state, indent=1, default=_json_default))
+        atomic_write_text(stem + ".json", dumps(state))
         self._link(stem + ".keras", self.file(LAST_MODEL))
         completed = sorted(
             int(m.group(1))
@@ -185,16 +186,3 @@ class RunDirectory:
             lines = file.readlines()
         if len(lines) > epochs_done + 1:
             atomic_write_text(path, "".join(lines[: epochs_done + 1]))
-
-
-def _json_default(value):
-    try:
-        import numpy as np
-
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    raise TypeError(f"Cannot write {type(value).__name__} to JSON.")

@@ -41,6 +41,10 @@ def test_builtin_run_improves_held_out_verification(builtin_run):
     assert result.resumed_from == 0
 
 
+def _reject_non_json(constant):
+    raise AssertionError(f"{constant} is not JSON")
+
+
 def test_run_folder_holds_checkpoints_log_report_and_figures(builtin_run):
     config, result = builtin_run
     run = result.run_dir
@@ -64,6 +68,10 @@ def test_run_folder_holds_checkpoints_log_report_and_figures(builtin_run):
     assert [int(row["epoch"]) for row in rows] == [0, 1, 2, 3]
     assert "held_out_accuracy" in rows[0]
     report = json.load(open(os.path.join(run, "report.json")))
+    # Strict JSON: an undefined metric (TAR at a FAR below 1 / negatives) is null, not NaN.
+    for name in ("report.json", "checkpoints/epoch_0004.json", "diagnostics/diagnosis.json"):
+        with open(os.path.join(run, name)) as file:
+            json.load(file, parse_constant=_reject_non_json)
     assert report["config"] == config.to_dict()
     assert report["epochs_done"] == 4 and len(report["history"]) == 4
     assert report["pipeline_images_per_second"] > report["train_images_per_second"] > 0
