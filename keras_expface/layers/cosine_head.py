@@ -32,6 +32,14 @@ def cosine_similarity(features, class_centers):
     product runs in the features' dtype, the result is cast to float32 and clipped, since
     rounding can push a normalised dot product past +-1, where `arccos` is NaN.
 
+    In float32 the centres are not normalised as a `(D, C)` copy: the product of the
+    normalised features with the raw centres is scaled per column by `1 / ||w_j||`, the same
+    cosine (within float32 rounding) and the same gradient with one pass over `(D, C)` fewer
+    forward and backward (the largest array of a head with many classes; about 20% of the
+    head's step on the torch backend, where nothing fuses elementwise work). In float16 and
+    bfloat16 the centres are normalised first, so that small raw centres cannot underflow in
+    the reduced-precision product.
+
     Args:
         features: `(batch, embedding_dim)`.
         class_centers: `(embedding_dim, num_centers)`.
@@ -40,9 +48,14 @@ def cosine_similarity(features, class_centers):
         `(batch, num_centers)` float32 cosines.
     """
     features = l2_normalize(features, axis=-1)
-    centers = l2_normalize(class_centers, axis=0)
-    cosine = ops.cast(ops.matmul(features, ops.cast(centers, features.dtype)), "float32")
-    return ops.clip(cosine, -1.0, 1.0)
+    if keras.backend.standardize_dtype(features.dtype) == "float32":
+        squared_norms = ops.sum(ops.square(class_centers), axis=0, keepdims=True)
+        inverse_norms = ops.rsqrt(ops.maximum(squared_norms, _SQUARED_NORM_EPSILON))
+        cosine = ops.matmul(features, ops.cast(class_centers, "float32")) * inverse_norms
+    else:
+        centers = l2_normalize(class_centers, axis=0)
+        cosine = ops.matmul(features, ops.cast(centers, features.dtype))
+    return ops.clip(ops.cast(cosine, "float32"), -1.0, 1.0)
 
 
 @keras.saving.register_keras_serializable(package="keras_expface")

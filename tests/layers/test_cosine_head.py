@@ -29,6 +29,41 @@ def test_cosines_match_numpy_reference():
     assert len(head.trainable_weights) == 1 and head.class_centers.shape == (8, 7)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_gradients_match_the_analytic_gradient_of_the_cosine(dtype):
+    # d sum(G * cos) / dW: column j is (I - w_j w_j^T / |w_j|^2) (sum_i G_ij x_i / |x_i|) / |w_j|;
+    # the same for the features. float32 scales the raw product by 1 / |w_j|, reduced
+    # precision normalises the centres first: both must give this gradient.
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(4, 6))
+    centers = 0.01 * rng.normal(size=(6, 5))
+    weights = rng.normal(size=(4, 5))
+    unit_x, unit_w = normalize(features, 1), normalize(centers, 0)
+    project_w = weights.T @ unit_x  # (C, D)
+    expected_w = (
+        (project_w - np.sum(project_w * unit_w.T, 1, keepdims=True) * unit_w.T)
+        / np.linalg.norm(centers, axis=0)[:, None]
+    ).T
+    project_x = weights @ unit_w.T  # (B, D)
+    expected_x = (
+        project_x - np.sum(project_x * unit_x, 1, keepdims=True) * unit_x
+    ) / np.linalg.norm(features, axis=1, keepdims=True)
+    cast = lambda x: ops.cast(x, dtype)  # noqa: E731
+    weighted = lambda cos: cos * ops.convert_to_tensor(weights.astype("float32"))  # noqa: E731
+    _, gradient_w = value_and_gradient(
+        lambda w: weighted(kx.layers.cosine_similarity(cast(features.astype("float32")), w)),
+        centers,
+    )
+    _, gradient_x = value_and_gradient(
+        lambda x: weighted(kx.layers.cosine_similarity(cast(x), centers.astype("float32"))),
+        features,
+    )
+    tolerance = 1e-4 if dtype == "float32" else 3e-2
+    scale_w, scale_x = np.abs(expected_w).max(), np.abs(expected_x).max()
+    np.testing.assert_allclose(gradient_w / scale_w, expected_w / scale_w, atol=tolerance)
+    np.testing.assert_allclose(gradient_x / scale_x, expected_x / scale_x, atol=tolerance)
+
+
 def test_subcenters_take_the_closest_center_of_each_class():
     rng = np.random.default_rng(1)
     features = rng.normal(size=(4, 6)).astype("float32")
