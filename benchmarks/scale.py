@@ -470,6 +470,12 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--max-rss-gib", type=float, default=10.0, help="stop a child using more memory"
     )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=KERAS_VARIANTS + PLAIN_VARIANTS,
+        help="only these per-variant rows (all by default), e.g. 'full ExpFace' 'PFC 0.1'",
+    )
     parser.add_argument("--merge", nargs="+", help="JSON files of earlier runs to include")
     parser.add_argument("--quick", action="store_true", help="C = 10k, 2 repeats, no files")
     parser.add_argument("--output", default=str(RESULTS / "scale.md"))
@@ -507,6 +513,8 @@ def main(argv=None) -> None:
         jobs = [(b, v) for b in args.backends for v in KERAS_VARIANTS]
         if not args.no_plain:
             jobs += [("plain", v) for v in PLAIN_VARIANTS]
+        if args.variants:
+            jobs = [(b, v) for b, v in jobs if v in args.variants]
         for backend, variant in jobs:
             row = run_child(backend, variant, num_classes, repeats, warmup, args.max_rss_gib)
             row["load_after"] = load_average()
