@@ -158,7 +158,5 @@ def write_report(
     except ImportError as error:  # pragma: no cover - matplotlib missing
         report["angles"] = {"error": str(error)}
     report["figures"] = made
-    atomic_write_text(
-        run.file(REPORT_FILE), dumps(report) + "\n"
-    )
+    atomic_write_text(run.file(REPORT_FILE), dumps(report) + "\n")
     return report
